@@ -1,0 +1,38 @@
+"""Data sources: random-access collections of records (tier 2B).
+
+A source has a length and returns records by global index. `read_batch(indices)`
+returns a whole batch as a dict of NumPy arrays with a leading batch axis; sources
+whose format allows it override it to read and decode many records per call, which is
+where host-side speed comes from. Sources run on the host, in Grain's worker
+processes when there are any, so they must pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from datarax.core.batcher import stack_elements
+from datarax.core.structural import StructuralModule
+
+
+class DataSourceModule(StructuralModule):
+    """A random-access source of records, each a dict of NumPy arrays."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__()")
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__()")
+
+    def read_batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """Records at `indices` (int64 (n,)) as {field: array (n, ...)}."""
+        return stack_elements([self[int(i)] for i in indices])
+
+    def process(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.read_batch(indices)
+
+    def describe(self) -> str:
+        """A short, stable description used to tell one source from another."""
+        return f"{type(self).__name__}(len={len(self)})"

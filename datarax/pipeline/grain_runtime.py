@@ -1,0 +1,52 @@
+"""Grain's sharp edges, hidden: absl flags and worker shutdown at exit."""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+
+from absl import flags
+from grain._src.python.ipc.shared_memory_array import SharedMemoryArray
+
+_open_iterators: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def ensure_absl_flags_parsed() -> None:
+    """Grain and ArrayRecord read absl flags; a plain script never parsed them.
+
+    Marking them parsed (with their defaults) is what `absl.app.run` would have done;
+    a program that did parse its flags is left alone.
+    """
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
+def register_open_iterator(iterator) -> None:
+    """Remembers an iterator so that interpreter exit closes its workers first."""
+    _open_iterators.add(iterator)
+
+
+@atexit.register
+def _close_open_iterators() -> None:
+    # Closing before Python tears modules down avoids Grain's shared-memory warnings
+    # and worker tracebacks at exit.
+    for iterator in list(_open_iterators):
+        try:
+            iterator.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def claim_shared_memory(batch: dict) -> None:
+    """Takes ownership of arrays that Grain's workers passed through shared memory.
+
+    Unlinking the segment's name right away keeps the mapping valid for as long as the
+    array lives (it is freed when the array is) and leaves nothing for Python's
+    resource tracker to warn about at exit, whatever still holds the batch then.
+    """
+    for leaf in batch.values():
+        if isinstance(leaf, SharedMemoryArray) and getattr(leaf, "shm", None) is not None:
+            try:
+                leaf.shm.unlink()
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,145 @@
+"""`ArrayRecordSource`: records from ArrayRecord files, read and decoded in batches.
+
+Reading is delegated to ArrayRecord's random-access data source (the one Grain's
+`ArrayRecordDataSource` is), whose `__getitems__` reads many records per call, grouped
+by file. Decoding is either per record (`decode`) or per batch (`decode_batch`).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from grain.sources import ArrayRecordDataSource
+
+from datarax.core.batcher import stack_elements
+from datarax.core.data_source import DataSourceModule
+
+log = logging.getLogger("datarax")
+
+Decode = Callable[[bytes], dict[str, Any]]
+DecodeBatch = Callable[[Sequence[bytes]], dict[str, np.ndarray]]
+
+
+def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], owner: str) -> list[str]:
+    """Files named by `paths`: one path, a glob, or a list of either; sorted per glob."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise ValueError(f"{owner}: paths is empty; pass a file, a glob or a list of files")
+    files: list[str] = []
+    for item in items:
+        item = os.fspath(item)
+        if glob.has_magic(item):
+            matched = sorted(glob.glob(item))
+            if not matched:
+                raise FileNotFoundError(
+                    f"{owner}: {item!r} matched no files (cwd: {os.getcwd()}). Pass "
+                    f"existing files or a glob that matches some.")
+            files.extend(matched)
+        elif not os.path.isfile(item):
+            raise FileNotFoundError(
+                f"{owner}: no such file {item!r} (cwd: {os.getcwd()}). Pass existing "
+                f"files or a glob that matches some.")
+        else:
+            files.append(item)
+    return files
+
+
+class ArrayRecordSource(DataSourceModule):
+    """Records of one or more ArrayRecord files, decoded into dicts of NumPy arrays.
+
+    Args:
+      paths: a file, a glob (`data/train-*.array_record`) or a list of them. Files are
+        concatenated in order: global index i is counted across them.
+      decode: `fn(record_bytes) -> {field: array}` for one record.
+      decode_batch: `fn(list_of_record_bytes) -> {field: array (n, ...)}`; preferred
+        when the format allows it (e.g. `FixedLayout`), as it costs no Python per
+        record. Pass exactly one of `decode` and `decode_batch`.
+      on_error: 'raise' (default): a record that fails to decode raises an error that
+        names its file and index there; 'skip': it is dropped, counted and logged.
+    """
+
+    def __init__(self, paths, *, decode: Decode | None = None,
+                 decode_batch: DecodeBatch | None = None, on_error: str = "raise"):
+        super().__init__()
+        if (decode is None) == (decode_batch is None):
+            raise ValueError(
+                "ArrayRecordSource: pass exactly one of decode= (one record's bytes -> "
+                "dict of arrays) or decode_batch= (list of bytes -> dict of stacked "
+                "arrays), e.g. decode_batch=datarax.sources.FixedLayout({...})")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(
+                f"ArrayRecordSource: on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.files = expand_paths(paths, "ArrayRecordSource")
+        self._decode = decode
+        self._decode_batch = decode_batch
+        self.on_error = on_error
+        self._reader = ArrayRecordDataSource(self.files)
+        lengths = [self._reader_file_length(i) for i in range(len(self.files))]
+        self._file_starts = np.cumsum([0] + lengths)
+        if self._file_starts[-1] == 0:
+            raise ValueError(f"ArrayRecordSource: the files hold no records: {self.files}")
+
+    def _reader_file_length(self, i: int) -> int:
+        instruction = self._reader._read_instructions[i]  # pylint: disable=protected-access
+        return instruction.num_records
+
+    def __len__(self) -> int:
+        return int(self._file_starts[-1])
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """(file name, index within that file) of global record `index`."""
+        f = int(np.searchsorted(self._file_starts, index, side="right") - 1)
+        return self.files[f], int(index - self._file_starts[f])
+
+    def _decode_records(self, records: Sequence[bytes]) -> dict[str, np.ndarray]:
+        if self._decode_batch is not None:
+            return self._decode_batch(records)
+        return stack_elements([self._decode(r) for r in records])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        batch, _ = self.read_batch_checked(np.asarray([index]))
+        return {k: v[0] for k, v in batch.items()}
+
+    def read_batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.read_batch_checked(indices)[0]
+
+    def read_batch_checked(self, indices: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Reads and decodes `indices`; returns (batch, kept) with `kept` a bool mask.
+
+        With on_error='skip', records that fail to decode are left out of the batch and
+        marked False in `kept`; with 'raise', the first one raises a `ValueError`.
+        """
+        records = self._reader.__getitems__([int(i) for i in indices])
+        try:
+            return self._decode_records(records), np.ones(len(indices), bool)
+        except Exception:  # pylint: disable=broad-except
+            # Find the culprit(s) one record at a time; this is the rare, slow path.
+            pass
+        kept, good = [], []
+        for index, record in zip(indices, records):
+            try:
+                good.append(self._decode_records([record]))
+                kept.append(True)
+            except Exception as error:  # pylint: disable=broad-except
+                path, local = self.locate(int(index))
+                message = (f"record {local:,} of {os.path.basename(path)!r} (global index "
+                           f"{int(index):,}) failed to decode: {type(error).__name__}: "
+                           f"{error}")
+                if self.on_error == "raise":
+                    raise ValueError(
+                        f"ArrayRecordSource: {message}. Pass on_error='skip' to count "
+                        f"and skip such records.") from error
+                log.warning("ArrayRecordSource: skipping %s", message)
+                kept.append(False)
+        kept = np.asarray(kept, bool)
+        if not good:
+            return {}, kept
+        return {k: np.concatenate([g[k] for g in good]) for k in good[0]}, kept
+
+    def describe(self) -> str:
+        names = [os.path.basename(f) for f in self.files]
+        return f"ArrayRecordSource(len={len(self)}, files={names})"
