@@ -4,7 +4,9 @@ A source has a length and returns records by global index. `read_batch(indices)`
 returns a whole batch as a dict of NumPy arrays with a leading batch axis; sources
 whose format allows it override it to read and decode many records per call, which is
 where host-side speed comes from. Sources run on the host, in Grain's worker
-processes when there are any, so they must pickle.
+processes when there are any, so they must pickle. The records a source holds are
+data to read, not NNX state, so sources are not NNX pytrees (`pytree=False`): they can
+keep arrays, lists and file handles as plain attributes.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from datarax.core.batcher import stack_elements
 from datarax.core.structural import StructuralModule
 
 
-class DataSourceModule(StructuralModule):
+class DataSourceModule(StructuralModule, pytree=False):
     """A random-access source of records, each a dict of NumPy arrays."""
+
+    def __init_subclass__(cls, *, pytree: bool = False, **kwargs):
+        # Every source, not only this base, keeps its records as plain attributes.
+        super().__init_subclass__(pytree=pytree, **kwargs)
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must implement __len__()")

@@ -97,7 +97,7 @@ class DataraxModule(nnx.Module):
           batch: dict of arrays with a leading batch axis.
           valid: optional bool (B,) mask; rows where it is False (padding) are ignored.
         """
-        if self.batch_stats is None:
+        if self.batch_stats is None or not self.state_is_writable():
             return
         first = next(iter(batch.values()))
         if valid is None:
@@ -184,7 +184,17 @@ class DataraxModule(nnx.Module):
     # ---- iteration count, cache, state ------------------------------------------
 
     def count_iteration(self) -> None:
-        self.iteration_count[...] = self.iteration_count[...] + 1
+        if self.state_is_writable():
+            self.iteration_count[...] = self.iteration_count[...] + 1
+
+    def state_is_writable(self) -> bool:
+        """False inside a plain `jax.jit`/`jax.grad` of a module made outside it.
+
+        NNX state cannot be written from inside a raw JAX transform, so there the
+        bookkeeping (iteration count, statistics) is skipped and the data still flows;
+        `nnx.jit`/`nnx.grad` and datarax pipelines keep it.
+        """
+        return self.iteration_count._can_update  # pylint: disable=protected-access
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """Returns the cached result for `key`, computing and storing it on a miss.
