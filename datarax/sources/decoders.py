@@ -1,6 +1,8 @@
 """Decoders that turn ArrayRecord bytes into arrays.
 
-`FixedLayout` decodes records that are fixed-size concatenations of raw arrays. It is a
+`TFDSExampleDecoder` decodes examples serialised by TFDS (`tf.train.Example` protos,
+what `tfds build --file_format=array_record` writes) with TFDS's NumPy path: no
+TensorFlow. `FixedLayout` decodes records that are fixed-size concatenations of raw arrays. It is a
 batch decoder: a whole batch is one `b"".join` and one `np.frombuffer`, no Python work
 per field per record, which is what makes raw-bytes datasets fast to read.
 """
@@ -8,7 +10,8 @@ per field per record, which is what makes raw-bytes datasets fast to read.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import os
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -71,3 +74,65 @@ class FixedLayout:
             field = rows[:, offset:offset + size].copy().view(dtype)
             out[name] = field.reshape((n,) + shape)
         return out
+
+
+class TFDSExampleDecoder:
+    """One TFDS-serialised example's bytes -> {feature: np.ndarray}, without TensorFlow.
+
+    Args:
+      features: the dataset's features: a `tfds.features.FeaturesDict`, a
+        `tfds.core.DatasetInfo` or builder (its `.features` are used), or the path of
+        a prepared dataset's version directory (it reads `features.json` there).
+      decoders: TFDS decoders per feature, as for `tfds.data_source` (e.g.
+        {'image': tfds.decode.SkipDecoding()} keeps the encoded bytes).
+
+    Nested features are flattened with '/' ('objects/bbox'); text is `bytes`.
+    Pass it as `ArrayRecordSource(files, decode=TFDSExampleDecoder(info))`. It pickles
+    (as its features' JSON) for Grain's worker processes.
+    """
+
+    def __init__(self, features: Any, decoders: Any = None):
+        from datarax.sources.tfds import import_tfds  # pylint: disable=import-outside-toplevel
+
+        tfds = import_tfds()
+        if isinstance(features, (str, os.PathLike)):
+            path = os.fspath(features)
+            if not os.path.isfile(os.path.join(path, "features.json")):
+                raise FileNotFoundError(
+                    f"TFDSExampleDecoder: no features.json in {path!r}; pass a prepared "
+                    f"dataset's version directory (e.g. ~/tensorflow_datasets/mnist/"
+                    f"3.0.1) or its tfds.features.FeaturesDict")
+            features = tfds.features.FeatureConnector.from_config(path)
+        if not isinstance(features, tfds.features.FeatureConnector):
+            info = getattr(features, "info", features)  # a builder -> its DatasetInfo
+            features = getattr(info, "features", info)
+        if not isinstance(features, tfds.features.FeatureConnector):
+            raise TypeError(
+                f"TFDSExampleDecoder: features is a {type(features).__name__}; pass a "
+                f"tfds.features.FeaturesDict, a DatasetInfo, a builder or a dataset "
+                f"directory")
+        self._features = features
+        self._decoders = decoders
+
+    def __getstate__(self):
+        return {"features_json": self._features.to_json(), "decoders": self._decoders}
+
+    def __setstate__(self, state):
+        from datarax.sources.tfds import import_tfds  # pylint: disable=import-outside-toplevel
+
+        tfds = import_tfds()
+        self._features = tfds.features.FeatureConnector.from_json(state["features_json"])
+        self._decoders = state["decoders"]
+
+    @property
+    def features(self):
+        return self._features
+
+    def __call__(self, record: bytes) -> dict[str, np.ndarray]:
+        from datarax.sources.tfds import flatten_example  # pylint: disable=import-outside-toplevel
+
+        example = self._features.deserialize_example_np(record, decoders=self._decoders)
+        return flatten_example(example)
+
+    def __repr__(self) -> str:
+        return f"TFDSExampleDecoder({sorted(self._features.keys())})"

@@ -30,12 +30,7 @@ class MemorySource(DataSourceModule):
                 f"MemorySource: every field needs the same leading length; got {lengths}")
         if next(iter(lengths.values())) == 0:
             raise ValueError("MemorySource: data is empty (0 records)")
-        # A plain dict in a plain holder: the records are data to read, not NNX state.
-        self._columns = _Columns(arrays)
-
-    @property
-    def _arrays(self) -> dict[str, np.ndarray]:
-        return self._columns.arrays
+        self._arrays = arrays
 
     def __len__(self) -> int:
         return len(next(iter(self._arrays.values())))
@@ -49,8 +44,3 @@ class MemorySource(DataSourceModule):
     def describe(self) -> str:
         fields = ", ".join(f"{k}:{a.dtype}{list(a.shape[1:])}" for k, a in self._arrays.items())
         return f"MemorySource(len={len(self)}, {fields})"
-
-
-class _Columns:
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        self.arrays = arrays
