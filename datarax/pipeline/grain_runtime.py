@@ -50,3 +50,25 @@ def claim_shared_memory(batch: dict) -> None:
                 leaf.shm.unlink()
             except FileNotFoundError:
                 pass
+            # The array still closes its mapping when collected; it must not unlink twice.
+            leaf._unlink_on_del = False  # pylint: disable=protected-access
+
+
+class IteratorOwner:
+    """Base of what makes iterators (Pipeline, DataLoader): `close()` and `with` close
+    every iterator it made, stopping their worker processes and transfer threads."""
+
+    def _track(self, iterator):
+        self.__dict__.setdefault("_owned_iterators", []).append(iterator)
+        return iterator
+
+    def close(self) -> None:
+        """Closes every iterator made so far (stops their worker processes)."""
+        for iterator in self.__dict__.pop("_owned_iterators", []):
+            iterator.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

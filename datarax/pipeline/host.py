@@ -2,7 +2,7 @@
 
 The stream is a sequence of steps. Step k is epoch k // batches_per_epoch, and within
 that epoch the global batch covers positions [j*B, (j+1)*B) of the epoch's permutation
-(Grain's shuffle). Process p of P takes the p-th 1/P of those positions. So a batch's
+(`datarax.core.sampler.EpochSampler`). Process p of P takes the p-th 1/P of those positions. So a batch's
 records depend only on (seed, k): not on the worker count, and, across hosts, the global
 batch of step k is the same set of records whatever the number of processes.
 
@@ -117,11 +117,11 @@ class HostBatchReader:
         meta["index"][:n] = indices
         meta["valid"][:n] = True
         if n < size and data:
-            data = {k: _pad_rows(v, size) for k, v in data.items()}
+            data = {k: pad_rows(v, size) for k, v in data.items()}
         return data, meta, info
 
 
-def _pad_rows(array: np.ndarray, size: int) -> np.ndarray:
+def pad_rows(array: np.ndarray, size: int) -> np.ndarray:
     padded = np.zeros((size,) + array.shape[1:], array.dtype)
     padded[: len(array)] = array
     return padded

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from datarax.pipeline.grain_runtime import claim_shared_memory
 
 _END = object()
 
@@ -67,14 +71,42 @@ class DevicePrefetcher:
         return item
 
     def close(self) -> None:
-        """Stops the thread, then closes the source (Grain's workers) if it can be."""
+        """Stops the thread, then closes the source (Grain's workers) if it can be.
+
+        The thread is joined first: closing a generator that the thread is still inside
+        raises. A source stuck past the wait (a hung worker) is closed all the same.
+        """
         self._stop.set()
         while True:  # unblock a producer waiting on a full queue
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
+        self._thread.join(timeout=30)
         close_source = getattr(self._source, "close", None)
         if close_source is not None:
-            close_source()
-        self._thread.join(timeout=10)
+            try:
+                close_source()
+            except ValueError:  # "generator already executing": the thread is stuck in it
+                pass
+        self._thread.join(timeout=5)
+
+
+def transfer_host_batch(transfer: Callable[[Any], Any], item):
+    """(data, meta, info) on the host -> (data, meta) through `transfer`, info as is."""
+    data, meta, info = item
+    claim_shared_memory(data)
+    claim_shared_memory(meta)
+    check_numeric(data)
+    return transfer(data), transfer(meta), info
+
+
+def check_numeric(data: Mapping[str, Any]) -> None:
+    """Device arrays hold numbers; a text or object field gets an error naming it."""
+    for name, value in data.items():
+        dtype = np.dtype(getattr(value, "dtype", object))
+        if dtype.kind in "SUOV":
+            raise TypeError(
+                f"Pipeline: field {name!r} holds {dtype} values (text or "
+                f"objects), which cannot go to the device. Turn it into numbers on the host "
+                f"(e.g. tokenize in the source's decode) or leave it out of the records")

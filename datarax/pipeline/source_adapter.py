@@ -26,15 +26,22 @@ class RandomAccessSource(DataSourceModule):
         return self.inner[index]
 
     def read_batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.read_batch_checked(indices)[0]
+
+    def read_batch_checked(self, indices: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(batch, kept): a `grain.MapDataset.filter` yields None for records it drops;
+        they are left out of the batch and marked False in `kept`."""
         getitems = getattr(self.inner, "__getitems__", None)
         keys = [int(i) for i in indices]
         records = getitems(keys) if getitems is not None else [self.inner[i] for i in keys]
+        kept = np.asarray([record is not None for record in records], bool)
         for record, index in zip(records, keys):
-            if not isinstance(record, dict):
+            if record is not None and not isinstance(record, dict):
                 raise TypeError(
                     f"source record {index} is a {type(record).__name__}, not a dict of "
                     f"arrays; map it to a dict (e.g. {{'x': record}}) first")
-        return stack_elements(records)
+        present = [r for r in records if r is not None]
+        return (stack_elements(present) if present else {}), kept
 
     def describe(self) -> str:
         return f"{type(self.inner).__name__}(len={len(self)})"
