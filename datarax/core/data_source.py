@@ -11,12 +11,15 @@ keep arrays, lists and file handles as plain attributes.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
 from datarax.core.batcher import stack_elements
 from datarax.core.structural import StructuralModule
+
+log = logging.getLogger("datarax")
 
 
 class DataSourceModule(StructuralModule, pytree=False):
@@ -42,3 +45,26 @@ class DataSourceModule(StructuralModule, pytree=False):
     def describe(self) -> str:
         """A short, stable description used to tell one source from another."""
         return f"{type(self).__name__}(len={len(self)})"
+
+
+def decode_each(items: Sequence[Hashable], decode_one: Callable[[Any], Any],
+                describe: Callable[[Any], str], on_error: str, owner: str):
+    """The slow path after a batch failed to decode: one record at a time.
+
+    Returns (decoded records, kept: bool (n,)). A record that fails raises a
+    `ValueError` naming it (`describe(item)`) with on_error='raise', or is skipped,
+    logged and marked False in `kept` with on_error='skip'.
+    """
+    good, kept = [], []
+    for item in items:
+        try:
+            good.append(decode_one(item))
+            kept.append(True)
+        except Exception as error:  # pylint: disable=broad-except
+            message = f"{describe(item)} failed to decode: {type(error).__name__}: {error}"
+            if on_error == "raise":
+                raise ValueError(f"{owner}: {message}. Pass on_error='skip' to count and "
+                                 f"skip such records.") from error
+            log.warning("%s: skipping %s", owner, message)
+            kept.append(False)
+    return good, np.asarray(kept, bool)

@@ -27,9 +27,9 @@ from datarax.operators._pixels import restore
 class _BatchMix(OperatorModule):
     """Shared parts of MixUp and CutMix: arguments, label handling, the partner roll."""
 
-    def __init__(self, config: OperatorConfig | None, *, num_classes: int, alpha: float,
-                 p: float, fields: str | Sequence[str], label_field: str,
-                 rngs: nnx.Rngs | None):
+    def __init__(self, config: OperatorConfig | None = None, *, num_classes: int,
+                 alpha: float = 1.0, p: float = 1.0, fields: str | Sequence[str] = "image",
+                 label_field: str = "label", rngs: nnx.Rngs | None = None):
         name = type(self).__name__
         super().__init__(stochastic_config(name, config), rngs=rngs)
         if not isinstance(num_classes, int) or num_classes < 1:
@@ -108,12 +108,6 @@ class MixUp(_BatchMix):
       rngs: `nnx.Rngs` with the config's stream.
     """
 
-    def __init__(self, config: OperatorConfig | None = None, *, num_classes: int,
-                 alpha: float = 1.0, p: float = 1.0, fields: str | Sequence[str] = "image",
-                 label_field: str = "label", rngs: nnx.Rngs | None = None):
-        super().__init__(config, num_classes=num_classes, alpha=alpha, p=p, fields=fields,
-                         label_field=label_field, rngs=rngs)
-
     def apply_batch(self, batch, random_params=None, metadata=None):
         self.check_shapes(batch_shapes(batch))
         lam = random_params["lam"]
@@ -136,12 +130,6 @@ class CutMix(_BatchMix):
       label_field: integer class ids (B,) or float (B, num_classes).
       rngs: `nnx.Rngs` with the config's stream.
     """
-
-    def __init__(self, config: OperatorConfig | None = None, *, num_classes: int,
-                 alpha: float = 1.0, p: float = 1.0, fields: str | Sequence[str] = "image",
-                 label_field: str = "label", rngs: nnx.Rngs | None = None):
-        super().__init__(config, num_classes=num_classes, alpha=alpha, p=p, fields=fields,
-                         label_field=label_field, rngs=rngs)
 
     def check_shapes(self, shapes) -> None:
         super().check_shapes(shapes)

@@ -13,7 +13,6 @@ by file. Decoding is either per record (`decode`) or per batch (`decode_batch`).
 from __future__ import annotations
 
 import glob
-import logging
 import os
 import re
 from typing import Any, Callable, Sequence
@@ -22,9 +21,8 @@ import numpy as np
 from grain.sources import ArrayRecordDataSource
 
 from datarax.core.batcher import stack_elements
-from datarax.core.data_source import DataSourceModule
+from datarax.core.data_source import DataSourceModule, decode_each
 
-log = logging.getLogger("datarax")
 
 Decode = Callable[[bytes], dict[str, Any]]
 DecodeBatch = Callable[[Sequence[bytes]], dict[str, np.ndarray]]
@@ -179,23 +177,14 @@ class ArrayRecordSource(DataSourceModule):
         except Exception:  # pylint: disable=broad-except
             # Find the culprit(s) one record at a time; this is the rare, slow path.
             pass
-        kept, good = [], []
-        for index, record in zip(indices, records):
-            try:
-                good.append(self._decode_records([record]))
-                kept.append(True)
-            except Exception as error:  # pylint: disable=broad-except
-                path, local = self.locate(int(index))
-                message = (f"record {local:,} of {os.path.basename(path)!r} (global index "
-                           f"{int(index):,}) failed to decode: {type(error).__name__}: "
-                           f"{error}")
-                if self.on_error == "raise":
-                    raise ValueError(
-                        f"ArrayRecordSource: {message}. Pass on_error='skip' to count "
-                        f"and skip such records.") from error
-                log.warning("ArrayRecordSource: skipping %s", message)
-                kept.append(False)
-        kept = np.asarray(kept, bool)
+        def describe(item):
+            path, local = self.locate(int(item[0]))
+            return (f"record {local:,} of {os.path.basename(path)!r} (global index "
+                    f"{int(item[0]):,})")
+
+        good, kept = decode_each(list(zip(indices, records)),
+                                 lambda item: self._decode_records([item[1]]), describe,
+                                 self.on_error, "ArrayRecordSource")
         if not good:
             return {}, kept
         return {k: np.concatenate([g[k] for g in good]) for k in good[0]}, kept

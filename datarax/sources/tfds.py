@@ -18,16 +18,14 @@ ArrayRecord read per file), then one decode per record.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from datarax.core.batcher import stack_elements
-from datarax.core.data_source import DataSourceModule
+from datarax.core.data_source import DataSourceModule, decode_each
 
-log = logging.getLogger("datarax")
 
 _PREPARE_HINT = (
     "Prepare it once in the ArrayRecord format, e.g.\n"
@@ -218,21 +216,10 @@ class TFDSSource(DataSourceModule):
             return stack_elements([self._select(e) for e in examples]), np.ones(len(keys), bool)
         except Exception:  # pylint: disable=broad-except
             pass  # find the culprit(s) one record at a time: the rare, slow path
-        kept, good = [], []
-        for key in keys:
-            try:
-                good.append(self._select(source[key]))
-                kept.append(True)
-            except Exception as error:  # pylint: disable=broad-except
-                message = (f"record {key:,} of {self.name!r} split {self.split!r} failed "
-                           f"to decode: {type(error).__name__}: {error}")
-                if self.on_error == "raise":
-                    raise ValueError(
-                        f"TFDSSource: {message}. Pass on_error='skip' to count and skip "
-                        f"such records.") from error
-                log.warning("TFDSSource: skipping %s", message)
-                kept.append(False)
-        kept = np.asarray(kept, bool)
+        good, kept = decode_each(
+            keys, lambda key: self._select(source[key]),
+            lambda key: f"record {key:,} of {self.name!r} split {self.split!r}",
+            self.on_error, "TFDSSource")
         return (stack_elements(good) if good else {}), kept
 
     def describe(self) -> str:
