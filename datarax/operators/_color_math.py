@@ -30,7 +30,15 @@ def adjust_brightness(image, factor, bound):
 
 
 def adjust_contrast(image, factor, bound):
-    return blend(image, jnp.mean(grayscale(image)), factor, bound)
+    # The mean luma, as the luma of the channel means (the same number, as both are
+    # linear): reducing the image per channel is ~8x faster on XLA:CPU than reducing a
+    # luma image built from strided channel slices.
+    channel_means = jnp.mean(image, axis=(0, 1))
+    if image.shape[-1] == 1:
+        mean_luma = channel_means[0]
+    else:
+        mean_luma = sum(w * channel_means[c] for c, w in enumerate(LUMA))
+    return blend(image, mean_luma, factor, bound)
 
 
 def adjust_saturation(image, factor, bound):
