@@ -131,6 +131,9 @@ class Pipeline(IteratorOwner):
                 source, self.plan.local_batch_size, drop_remainder, worker_count,
                 worker_buffer_size)
         self.fused = FusedStages(self.graph)
+        # Record identity goes to the device only where something there reads it.
+        self.has_stages = bool(self.graph.stages)
+        self.needs_meta = self.has_stages or record_ids or self.global_arrays
 
     @classmethod
     def from_dag(cls, source: Any, nodes: Mapping[str, nnx.Module],
@@ -247,8 +250,9 @@ class PipelineIterator(Iterator[dict[str, jax.Array]]):
             reader = HostBatchReader(p.source, p.plan, p.shuffle, p.seed)
             batches = host_batches(reader, self._step, p.worker_count, p.worker_buffer_size)
         self._prefetcher = DevicePrefetcher(
-            batches, functools.partial(transfer_host_batch, p.transfer), depth=p.prefetch)
-        if p.transfer is jax.device_put and not p.fused.compile_count():
+            batches, functools.partial(transfer_host_batch, p.transfer, with_meta=p.needs_meta),
+            depth=p.prefetch)
+        if p.has_stages and p.transfer is jax.device_put and not p.fused.compile_count():
             # Compile now, while the workers start and the first batch is read.
             spec, meta = p._input_spec()  # pylint: disable=protected-access
             check_numeric(spec)
@@ -269,7 +273,7 @@ class PipelineIterator(Iterator[dict[str, jax.Array]]):
             # past the epoch's end) is yielded only where every process must take it.
             if info["num_valid"] or self._every_step_counts:
                 break
-        out = self.pipeline.fused(data, meta)
+        out = self.pipeline.fused(data, meta) if self.pipeline.has_stages else data
         if self.pipeline.global_arrays:
             out = dict(out, _valid=meta["valid"])
             if self.pipeline.record_ids:

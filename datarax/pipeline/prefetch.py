@@ -92,13 +92,17 @@ class DevicePrefetcher:
         self._thread.join(timeout=5)
 
 
-def transfer_host_batch(transfer: Callable[[Any], Any], item):
-    """(data, meta, info) on the host -> (data, meta) through `transfer`, info as is."""
+def transfer_host_batch(transfer: Callable[[Any], Any], item, *, with_meta: bool = True):
+    """(data, meta, info) on the host -> (data, meta) through `transfer`, info as is.
+
+    Without `with_meta` the record identity stays on the host: a pipeline with no
+    stages and no record ids does not pay three transfers a batch for it.
+    """
     data, meta, info = item
     claim_shared_memory(data)
     claim_shared_memory(meta)
     check_numeric(data)
-    return transfer(data), transfer(meta), info
+    return transfer(data), (transfer(meta) if with_meta else meta), info
 
 
 def check_numeric(data: Mapping[str, Any]) -> None:
