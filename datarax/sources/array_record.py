@@ -5,9 +5,9 @@ Files are named one by one, by glob, or by sharded name: `data/train@10` stands 
 shards so). Shards named either way must all be there: a missing shard is an error,
 not a silently smaller dataset.
 
-Reading is delegated to ArrayRecord's random-access data source (the one Grain's
-`ArrayRecordDataSource` is), whose `__getitems__` reads many records per call, grouped
-by file. Decoding is either per record (`decode`) or per batch (`decode_batch`).
+Reading goes to ArrayRecord's C++ readers, one `read(positions)` call per file per
+batch (`datarax.sources.array_record_files`). Decoding is either per record (`decode`)
+or per batch (`decode_batch`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from grain.sources import ArrayRecordDataSource
 
 from datarax.core.batcher import stack_elements
 from datarax.core.data_source import DataSourceModule, decode_each
+from datarax.sources.array_record_files import ArrayRecordFiles
 
 
 Decode = Callable[[bytes], dict[str, Any]]
@@ -128,23 +128,17 @@ class ArrayRecordSource(DataSourceModule):
         self._decode = decode
         self._decode_batch = decode_batch
         self.on_error = on_error
-        self._reader = ArrayRecordDataSource(self.files)
-        lengths = [self._reader_file_length(i) for i in range(len(self.files))]
-        self._file_starts = np.cumsum([0] + lengths)
-        if self._file_starts[-1] == 0:
+        self._reader = ArrayRecordFiles(self.files)
+        if len(self._reader) == 0:
             raise ValueError(f"ArrayRecordSource: the files hold no records: {self.files}")
 
-    def _reader_file_length(self, i: int) -> int:
-        instruction = self._reader._read_instructions[i]  # pylint: disable=protected-access
-        return instruction.num_records
-
     def __len__(self) -> int:
-        return int(self._file_starts[-1])
+        return len(self._reader)
 
     def locate(self, index: int) -> tuple[str, int]:
         """(file name, index within that file) of global record `index`."""
-        f = int(np.searchsorted(self._file_starts, index, side="right") - 1)
-        return self.files[f], int(index - self._file_starts[f])
+        files, positions = self._reader.locate(np.asarray([index]))
+        return self.files[int(files[0])], int(positions[0])
 
     def _decode_records(self, records: Sequence[bytes]) -> dict[str, np.ndarray]:
         if self._decode_batch is not None:
@@ -171,7 +165,7 @@ class ArrayRecordSource(DataSourceModule):
         With on_error='skip', records that fail to decode are left out of the batch and
         marked False in `kept`; with 'raise', the first one raises a `ValueError`.
         """
-        records = self._reader.__getitems__([int(i) for i in indices])
+        records = self._reader.read(indices)
         try:
             return self._decode_records(records), np.ones(len(indices), bool)
         except Exception:  # pylint: disable=broad-except
