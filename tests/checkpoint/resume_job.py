@@ -29,15 +29,7 @@ from datarax.checkpoint import Checkpointer  # noqa: E402
 from datarax.core.operator import OperatorConfig, OperatorModule  # noqa: E402
 from datarax.sources import ArrayRecordSource  # noqa: E402
 from sample_data import IMAGE_LAYOUT  # noqa: E402
-
-
-class Jitter(OperatorModule):
-    def __init__(self, rngs):
-        super().__init__(OperatorConfig(stochastic=True, stream_name="augment"), rngs=rngs)
-
-    def apply(self, data, state, metadata, random_params=None, stats=None):
-        noise = jax.random.uniform(random_params, data["image"].shape)
-        return {**data, "image": data["image"].astype(jnp.float32) + noise}, state, metadata
+from sample_operators import Jitter  # noqa: E402
 
 
 class Gain(OperatorModule):

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from datarax.core.operator import OperatorConfig, OperatorModule
+from sample_operators import Noise
 
 
 class Affine(OperatorModule):
@@ -19,14 +20,6 @@ class Affine(OperatorModule):
     def apply(self, data, state, metadata, random_params=None, stats=None):
         assert data["x"].ndim == 1  # one element, no batch axis
         return {**data, "x": data["x"] * self.scale + self.shift}, state, metadata
-
-
-class Noise(OperatorModule):
-    def __init__(self, rngs):
-        super().__init__(OperatorConfig(stochastic=True, stream_name="augment"), rngs=rngs)
-
-    def apply(self, data, state, metadata, random_params=None, stats=None):
-        return {**data, "x": data["x"] + jax.random.normal(random_params, data["x"].shape)}, state, metadata
 
 
 def ids(indices, epoch=0):

@@ -11,6 +11,7 @@ from datarax.checkpoint import Checkpointer
 from datarax.core.operator import OperatorConfig, OperatorModule
 from datarax.pipeline.graph import StageGraph
 from datarax.sources import MemorySource
+from sample_operators import Noise
 
 
 class Affine(OperatorModule):
@@ -21,14 +22,6 @@ class Affine(OperatorModule):
 
     def apply(self, data, state, metadata, random_params=None, stats=None):
         return {**data, "x": data["x"] * self.scale + self.shift}, state, metadata
-
-
-class Noise(OperatorModule):
-    def __init__(self, rngs):
-        super().__init__(OperatorConfig(stochastic=True, stream_name="augment"), rngs=rngs)
-
-    def apply(self, data, state, metadata, random_params=None, stats=None):
-        return {**data, "x": data["x"] + jax.random.normal(random_params, data["x"].shape)}, state, metadata
 
 
 class Merge(nnx.Module):

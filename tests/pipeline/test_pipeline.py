@@ -10,17 +10,7 @@ from datarax import Pipeline
 from datarax.core.operator import OperatorConfig, OperatorModule
 from datarax.sources import ArrayRecordSource, MemorySource
 from sample_data import IMAGE_LAYOUT, make_images
-
-
-class Jitter(OperatorModule):
-    """Adds per-record uniform noise: a draw we can compare across runs."""
-
-    def __init__(self, rngs):
-        super().__init__(OperatorConfig(stochastic=True, stream_name="augment"), rngs=rngs)
-
-    def apply(self, data, state, metadata, random_params=None, stats=None):
-        noise = jax.random.uniform(random_params, data["image"].shape)
-        return {**data, "image": data["image"].astype(jnp.float32) + noise}, state, metadata
+from sample_operators import Jitter
 
 
 class Scale(OperatorModule):
