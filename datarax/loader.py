@@ -62,7 +62,7 @@ from datarax.loader_stream import build_invariant_stream, grain_items, input_spe
 from datarax.pipeline.device import FusedStages
 from datarax.pipeline.graph import StageGraph
 from datarax.pipeline.grain_runtime import (
-    IteratorOwner, ensure_absl_flags_parsed, register_open_iterator)
+    ClosingIterator, IteratorOwner, ensure_absl_flags_parsed)
 from datarax.pipeline.pipeline import check_fingerprint
 from datarax.pipeline.prefetch import DevicePrefetcher, transfer_host_batch
 
@@ -159,7 +159,7 @@ class DataLoader(IteratorOwner):
         return self._track(DataLoaderIterator(self))
 
 
-class DataLoaderIterator(Iterator[Any]):
+class DataLoaderIterator(ClosingIterator, Iterator[Any]):
     """Iterates a `DataLoader`; `get_state()`/`set_state()` resume it exactly.
 
     `datarax.checkpoint` (`Checkpointer`, `PipelineSave`/`PipelineRestore`) saves that
@@ -179,8 +179,7 @@ class DataLoaderIterator(Iterator[Any]):
         self._items: Iterator[Any] | None = None  # the stream's own generator
         self._source: Iterator[Any] | None = None  # it, or a DevicePrefetcher of it
         self._grain_iterator = None
-        self._closed = False
-        register_open_iterator(self)
+        self._register()
 
     # ---- iteration -----------------------------------------------------------------
 
@@ -272,21 +271,4 @@ class DataLoaderIterator(Iterator[Any]):
                 pass
         if grain_iterator is not None:
             grain_iterator._iterator.close()  # pylint: disable=protected-access
-
-    def close(self) -> None:
-        """Stops worker processes and the transfer thread; later `next()` stops."""
-        self._stop()
-        self._closed = True
-
-    def __enter__(self) -> "DataLoaderIterator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self._stop()
-        except Exception:  # pylint: disable=broad-except
-            pass
 

@@ -72,3 +72,35 @@ class IteratorOwner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ClosingIterator:
+    """Base of datarax's iterators: `close()`, `with`, garbage collection and interpreter
+    exit all stop the worker processes and transfer thread (`_stop`, which subclasses
+    write); after `close()` the iterator is exhausted."""
+
+    _closed = False
+
+    def _register(self) -> None:
+        self._closed = False
+        register_open_iterator(self)
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stops worker processes and the transfer thread; later `next()` stops."""
+        self._stop()
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self._stop()
+        except Exception:  # pylint: disable=broad-except
+            pass

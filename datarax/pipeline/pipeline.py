@@ -26,7 +26,7 @@ from datarax.core.data_source import DataSourceModule
 from datarax.pipeline.device import FusedStages
 from datarax.pipeline.graph import StageGraph
 from datarax.pipeline.grain_runtime import (
-    IteratorOwner, ensure_absl_flags_parsed, register_open_iterator)
+    ClosingIterator, IteratorOwner, ensure_absl_flags_parsed)
 from datarax.pipeline.host import BatchPlan, HostBatchReader, host_batches
 from datarax.pipeline.iter_source import IterDatasetStream
 from datarax.pipeline.prefetch import DevicePrefetcher, check_numeric, transfer_host_batch
@@ -221,7 +221,7 @@ def _seed_from(rngs: nnx.Rngs | None) -> int:
     return int(jax.random.key_data(rngs["shuffle"]())[-1])
 
 
-class PipelineIterator(Iterator[dict[str, jax.Array]]):
+class PipelineIterator(ClosingIterator, Iterator[dict[str, jax.Array]]):
     """Iterates a `Pipeline`'s batches; `get_state()`/`set_state()` resume it exactly.
 
     The state is a small JSON-able dict: the next step and the pipeline's fingerprint.
@@ -237,8 +237,7 @@ class PipelineIterator(Iterator[dict[str, jax.Array]]):
         self._grain_state = None  # only for a grain.IterDataset source
         self._position = 0
         self._prefetcher: DevicePrefetcher | None = None
-        self._closed = False
-        register_open_iterator(self)
+        self._register()
 
     # ---- iteration -----------------------------------------------------------------
 
@@ -327,7 +326,7 @@ class PipelineIterator(Iterator[dict[str, jax.Array]]):
                 f"PipelineIterator.set_state: not a datarax pipeline state (missing "
                 f"{sorted(missing)}); pass what get_state() returned")
         check_fingerprint(state["fingerprint"], self.pipeline.fingerprint())
-        self._stop_prefetch()
+        self._stop()
         self._step = int(state["step"])
         self._skipped = int(state.get("skipped", 0))
         self._grain_state = state.get("grain")
@@ -340,27 +339,10 @@ class PipelineIterator(Iterator[dict[str, jax.Array]]):
 
     # ---- shutdown ------------------------------------------------------------------
 
-    def _stop_prefetch(self) -> None:
+    def _stop(self) -> None:
         if self._prefetcher is not None:
             self._prefetcher.close()
             self._prefetcher = None
-
-    def close(self) -> None:
-        """Stops worker processes and the transfer thread; later `next()` stops."""
-        self._stop_prefetch()
-        self._closed = True
-
-    def __enter__(self) -> "PipelineIterator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self._stop_prefetch()
-        except Exception:  # pylint: disable=broad-except
-            pass
 
 
 # Settings that do not change the global stream: a state saved under one value
